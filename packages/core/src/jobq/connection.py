@@ -30,6 +30,15 @@ RedisClient: TypeAlias = Redis | RedisCluster
 #: URL schemes that mean "a Redis Cluster; this is one of its nodes".
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
+#: No read timeout: jobq blocks on streams (XREAD BLOCK) for seconds at a time, longer
+#: than redis-py 8's default 5 s socket timeout; dead peers are found by TCP keepalive
+#: and by the connect timeout instead. A URL's own ``socket_timeout`` still wins.
+SOCKET_OPTIONS: dict[str, Any] = {
+    "socket_timeout": None,
+    "socket_connect_timeout": 10,
+    "socket_keepalive": True,
+}
+
 #: The namespace prefix findMatchingJob works on (see lua/claim.lua).
 DEFAULT_NAMESPACE_PREFIX = "jobq:{default}:"
 
@@ -51,8 +60,10 @@ def connect(url: str, *, cluster: bool = False) -> RedisClient:
         # A plain client's pool is unbounded; redis-py's cluster client allows 100
         # connections per node and then fails (MaxConnectionsError), e.g. the 101st
         # concurrent blocking event read. Same limit as a plain client, then.
-        return JobqCluster.from_url(url, decode_responses=True, max_connections=2**31)
-    return Redis.from_url(url, decode_responses=True)
+        return JobqCluster.from_url(
+            url, decode_responses=True, max_connections=2**31, **SOCKET_OPTIONS
+        )
+    return Redis.from_url(url, decode_responses=True, **SOCKET_OPTIONS)
 
 
 async def on_every_primary(redis: RedisClient, *args: EncodableT) -> list[Any]:

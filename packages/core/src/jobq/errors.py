@@ -9,6 +9,7 @@ with :attr:`JobqError.code` and :attr:`JobqError.http_status`.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from redis.exceptions import ResponseError
@@ -89,13 +90,18 @@ ERROR_CODES: dict[str, type[JobqError]] = {
 }
 
 
+#: The suffix Redis appends to an error raised inside a function
+#: (`` script: <name>, on @user_function:<line>.``): not for users' eyes.
+LUA_LOCATION = re.compile(r"\s+script: \S+, on @user_function:\d+\.?$")
+
+
 def from_response_error(error: ResponseError) -> JobqError | ResponseError:
     """Turn a Redis error reply from a jobq function into its typed exception.
 
     Replies that do not start with a known code are returned unchanged, so a real
     Redis error (out of memory, wrong type) keeps its type and message.
     """
-    text = str(error)
+    text = LUA_LOCATION.sub("", str(error))
     code, _, detail = text.partition(" ")
     cls = ERROR_CODES.get(code)
     if cls is None:

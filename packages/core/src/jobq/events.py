@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from jobq import codec
-from jobq.errors import JobqError
+from jobq.errors import JobqError, ValidationFailed
 from jobq.models import Event, Job
 
 if TYPE_CHECKING:
@@ -16,6 +17,22 @@ if TYPE_CHECKING:
 
 #: Event types after which a job does not change on its own.
 TERMINAL_EVENTS = frozenset({"job_completed", "job_cancelled"})
+
+
+EVENT_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+
+
+def parse_event_id(value: str, name: str = "since") -> tuple[int, int]:
+    """A stream event id ``"<ms>-<seq>"`` as a comparable pair (``"0"`` is the start of
+    the stream); :class:`~jobq.errors.ValidationFailed` naming ``name`` if malformed."""
+    if value == "0":
+        return (0, 0)
+    match = EVENT_ID.match(value)
+    if match is None:
+        raise ValidationFailed(
+            f"validation failed: {name} must be an event id like 1700000000000-0"
+        )
+    return int(match.group(1)), int(match.group(2))
 
 
 class WaitTimeout(JobqError):

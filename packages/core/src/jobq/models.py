@@ -273,17 +273,15 @@ class Event(BaseModel):
     data: JsonObject = Field(default_factory=dict)
 
     def to_message(self) -> JsonObject:
-        """The flat JSON object sent to WebSocket clients and webhooks."""
-        message: JsonObject = {
-            "type": self.type,
-            "event_id": self.event_id,
-            "timestamp": self.timestamp.isoformat(),
-        }
+        """The flat JSON object sent to WebSocket clients and webhooks: the event's
+        data fields, then ``type``, ``event_id``, ``timestamp`` and the subject ids,
+        which always win over data fields of the same name."""
+        message: JsonObject = dict(self.data)
+        message.update(type=self.type, event_id=self.event_id, timestamp=self.timestamp.isoformat())
         for name in ("job_id", "workflow_id", "worker_id"):
             value = getattr(self, name)
             if value is not None:
                 message[name] = value
-        message.update(self.data)
         return message
 
 

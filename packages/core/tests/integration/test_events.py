@@ -30,6 +30,12 @@ async def test_every_transition_emits_one_event_in_order(broker: Broker) -> None
     assert message["type"] == "job_completed"
     assert message["result"] == {"answer": 42}
     assert message["event_id"] == events[-1].event_id
+    first = events[0].to_message()
+    assert (first["type"], first["job_type"], first["status"]) == (
+        "job_submitted",
+        "simulation",
+        "pending",
+    )
 
 
 async def test_rejected_transitions_emit_nothing(broker: Broker) -> None:
@@ -81,3 +87,12 @@ async def test_claim_on_empty_queue_returns_the_stream_position_to_block_on(brok
     await broker.submit({"type": "simulation"})
     woken = await asyncio.wait_for(waiter, 5)
     assert [e.type for e in woken] == ["job_submitted"]
+
+
+async def test_a_blocking_read_longer_than_redis_pys_default_timeout(broker: Broker) -> None:
+    """redis-py 8 gives up on a socket after 5 s unless told otherwise; event reads block
+    for longer than that, so jobq's clients must not time out while nothing happens."""
+    start = asyncio.get_running_loop().time()
+    events = await broker.read_events("$", block=5.5)
+    assert events == []
+    assert asyncio.get_running_loop().time() - start >= 5.4

@@ -129,3 +129,18 @@ def test_status_sets_and_step_parents() -> None:
     assert JobStatus.COMPLETED in TERMINAL_STATUSES
     assert WorkflowStepSpec(type="x", depends_on=3).parent_indices() == [3]
     assert WorkflowStepSpec(type="x", depends_on=[2, 1, 2]).parent_indices() == [1, 2]
+
+
+def test_function_errors_lose_the_lua_location() -> None:
+    from redis.exceptions import ResponseError
+
+    from jobq.errors import InvalidState, from_response_error
+
+    error = from_response_error(
+        ResponseError(
+            "INVALID_STATE job j is completed, not pending "
+            "script: jobq_cancel, on @user_function:12."
+        )
+    )
+    assert isinstance(error, InvalidState)
+    assert error.message == "job j is completed, not pending"

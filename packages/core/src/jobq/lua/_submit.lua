@@ -78,7 +78,7 @@ local function submit_one(K, spec, now, idem_ttl_ms, maxlen, batch)
   redis.call('ZADD', K.idx .. 'all', seq, id)
   redis.call('ZADD', K.idx .. 'type:' .. spec.type, seq, id)
   emit(K, maxlen, 'job_submitted', { 'job_id', id, 'workflow_id', spec.workflow_id },
-    '{"type":"' .. spec.type .. '","status":"' .. status
+    '{"job_type":"' .. spec.type .. '","status":"' .. status
     .. '","priority":' .. spec.priority .. '}')
   return id, 1
 end
