@@ -35,6 +35,10 @@ EXPECTED: dict[str, list[str]] = {
     "batch submit": ["core.batch_submit"],
     "claim latency behind 100,000 unrunnable jobs": ["core.claim_p50_ratio"],
     "mixed fleet": ["fleet.drain_rate", "fleet.unrunnable_reported"],
+    "drain of 10,000 no-op jobs, 2 worker processes": ["worker.drain_rate"],
+    "submit-to-result round trip": ["worker.round_trip_p50", "worker.round_trip_p99"],
+    "HTTP submit p99 at 50 concurrent clients": ["api.http_submit_p99"],
+    "WebSocket fan-out p99 to 500 subscribers": ["api.ws_fanout_p99"],
 }
 
 #: Section titles of the figure-name prefixes.
