@@ -21,9 +21,7 @@ API_KEY_QUERY = "api_key"
 _HEADER = API_KEY_HEADER.encode()
 
 #: Paths served without a key: probes and the API's documentation.
-PUBLIC_PATHS = frozenset(
-    {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-)
+PUBLIC_PATHS = frozenset({"/health", "/ready"})
 
 #: The OpenAPI security scheme (``components.securitySchemes``).
 SECURITY_SCHEME_NAME = "APIKeyHeader"

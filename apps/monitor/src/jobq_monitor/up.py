@@ -426,7 +426,7 @@ class Stack:
         lines.append(f"  Monitor   {monitor}/   (sign in with the API key)")
         api = self.url("api")
         if api:
-            lines.append(f"  API       {api}   (header x-api-key; docs at {api}/docs)")
+            lines.append(f"  API       {api}   (header x-api-key, OpenAPI at {api}/openapi.json)")
         lines.append(f"  API key   {self.api_key}")
         lines.append(f"  Redis     {self.redis.url}   ({self.redis.kind})")
         for worker_id, profile in worker_plan(self.options.workers):
